@@ -1,4 +1,6 @@
-//! Embedded SQLite store: WAL journal, `synchronous=FULL`, one writer thread doing group commit.
+//! Embedded SQLite store: WAL journal, `synchronous=FULL`, one writer thread doing group commit
+//! and one checkpointer thread, so that copying the WAL back into the database never holds up
+//! a commit.
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -17,8 +19,11 @@ pub struct SqliteStore {
     /// Reads go through their own connection so they never wait behind a commit.
     reader: Mutex<Connection>,
     writer: Mutex<Option<mpsc::Sender<Pending>>>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
+
+/// How often the checkpointer copies committed WAL frames into the database.
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 
 fn backend(err: rusqlite::Error) -> StoreError {
     StoreError::Backend(err.to_string())
@@ -37,6 +42,8 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
         "PRAGMA journal_mode=WAL;
          PRAGMA synchronous=FULL;
          PRAGMA busy_timeout=5000;
+         PRAGMA cache_size=-32768;
+         PRAGMA mmap_size=1073741824;
          CREATE TABLE IF NOT EXISTS kv (
              tbl TEXT NOT NULL,
              key TEXT NOT NULL,
@@ -52,16 +59,30 @@ impl SqliteStore {
     /// Opens (or creates) the database file at `path`.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let writer_conn = open(path)?;
+        // The checkpointer does this work instead of whichever commit crosses the threshold.
+        writer_conn
+            .execute_batch("PRAGMA wal_autocheckpoint=0;")
+            .map_err(backend)?;
+        let checkpoint_conn = open(path)?;
         let reader = open(path)?;
         let (tx, rx) = mpsc::channel::<Pending>();
-        let thread = std::thread::Builder::new()
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let spawn_err = |e: std::io::Error| StoreError::Backend(e.to_string());
+        let writer = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(writer_conn, rx))
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
+            .spawn(move || {
+                writer_loop(writer_conn, rx);
+                drop(stop_tx);
+            })
+            .map_err(spawn_err)?;
+        let checkpointer = std::thread::Builder::new()
+            .name("store-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpoint_conn, stop_rx))
+            .map_err(spawn_err)?;
         Ok(SqliteStore {
             reader: Mutex::new(reader),
             writer: Mutex::new(Some(tx)),
-            thread: Mutex::new(Some(thread)),
+            threads: Mutex::new(vec![writer, checkpointer]),
         })
     }
 
@@ -70,7 +91,12 @@ impl SqliteStore {
         if let Ok(mut writer) = self.writer.lock() {
             writer.take();
         }
-        if let Some(thread) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+        let threads = self
+            .threads
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for thread in threads {
             let _ = thread.join();
         }
     }
@@ -96,6 +122,23 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Pending>) {
         for (_, reply) in group {
             let _ = reply.send(result.clone());
         }
+    }
+}
+
+/// Checkpoints passively (never blocking the writer) until the writer stops, then once fully.
+fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+    loop {
+        match stop.recv_timeout(CHECKPOINT_INTERVAL) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %err, "store checkpoint failed");
+                }
+            }
+            _ => break,
+        }
+    }
+    if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+        tracing::warn!(error = %err, "final store checkpoint failed");
     }
 }
 

@@ -18,8 +18,10 @@ pub fn instance_id() -> String {
     format!("ins-{}", hex8())
 }
 
+/// Time-ordered (UUID v7) so that new records append to the store's index instead of
+/// landing on random pages.
 pub fn player_session_id() -> String {
-    format!("psess-{}", uuid::Uuid::new_v4())
+    format!("psess-{}", uuid::Uuid::now_v7())
 }
 
 /// `qcs::gse:<region>:uin/<account>:gameserversession/<fleetId>/gssess-<uuid>`; a caller-chosen
@@ -32,7 +34,7 @@ pub fn game_server_session_id(
 ) -> String {
     let part = match custom {
         Some(custom) => custom.to_string(),
-        None => format!("gssess-{}", uuid::Uuid::new_v4()),
+        None => format!("gssess-{}", uuid::Uuid::now_v7()),
     };
     format!("qcs::gse:{region}:uin/{account}:gameserversession/{fleet_id}/{part}")
 }

@@ -7,7 +7,7 @@
 //! memory and queued to the store while the lock is held (so the store sees changes in the
 //! order memory did), and acknowledged only once the store says it is durable.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -191,10 +191,12 @@ pub enum EndTarget {
 }
 
 /// Players of one game server session, for the capacity and uniqueness checks.
+/// The large indexes are B-trees: they grow without the long pauses of rehashing a huge map
+/// while the state lock is held.
 #[derive(Debug, Default)]
 struct SessionPlayers {
     /// player id -> its RESERVED or ACTIVE player session.
-    holding: HashMap<String, String>,
+    holding: BTreeMap<String, String>,
     /// Every player session of the session, oldest first.
     all: Vec<String>,
 }
@@ -218,10 +220,10 @@ struct State {
     sessions: HashMap<String, GameServerSession>,
     /// (created_ms, id): the listing order of game server sessions.
     session_order: BTreeSet<(i64, String)>,
-    player_sessions: HashMap<String, PlayerSession>,
+    player_sessions: BTreeMap<String, PlayerSession>,
     players_of: HashMap<String, SessionPlayers>,
     /// (account, player id) -> player sessions, oldest first.
-    by_player: HashMap<(AccountId, String), Vec<String>>,
+    by_player: BTreeMap<(AccountId, String), Vec<String>>,
     processes: HashMap<u32, Process>,
     process_records: HashMap<u32, ProcessRecord>,
     /// (created_ms, player session id) of RESERVED player sessions; each expires at
