@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -78,10 +78,14 @@ pub enum BodyError {
     Read(String),
 }
 
+/// Oversized bodies up to this size are read and discarded before the refusal is sent, so a
+/// client that writes its whole body before reading gets the error instead of a broken pipe.
+const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
+
 /// Reads a whole body, refusing more than `limit` bytes (checked against Content-Length first).
 pub async fn read_body(
     head: &http::request::Parts,
-    body: Incoming,
+    mut body: Incoming,
     limit: usize,
 ) -> Result<Bytes, BodyError> {
     let declared = head
@@ -90,18 +94,41 @@ pub async fn read_body(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
+        if declared.is_some_and(|n| n <= DRAIN_LIMIT) {
+            drain(&mut body).await;
+        }
         return Err(BodyError::TooLarge(limit));
     }
-    let read =
-        tokio::time::timeout(Duration::from_secs(30), Limited::new(body, limit).collect()).await;
-    match read {
-        Err(_) => Err(BodyError::Read("timed out after 30 s".into())),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(BodyError::TooLarge(limit))
+    let read = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut collected = bytes::BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| BodyError::Read(e.to_string()))?;
+            if let Some(data) = frame.data_ref() {
+                if collected.len() + data.len() > limit {
+                    drain(&mut body).await;
+                    return Err(BodyError::TooLarge(limit));
+                }
+                collected.extend_from_slice(data);
+            }
         }
-        Ok(Err(err)) => Err(BodyError::Read(err.to_string())),
-    }
+        Ok(collected.freeze())
+    })
+    .await;
+    read.unwrap_or_else(|_| Err(BodyError::Read("timed out after 30 s".into())))
+}
+
+/// Reads and discards up to [`DRAIN_LIMIT`] bytes, for at most 10 s.
+async fn drain(body: &mut Incoming) {
+    let mut seen = 0u64;
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map(|d| d.len() as u64).unwrap_or(0);
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Serves HTTP/1.1 with keep-alive until `shutdown` resolves, then stops accepting and gives

@@ -2,13 +2,6 @@
 //! `sessiond-load`: drives signed GSE join requests against a running sessiond over keep-alive
 //! HTTP/1.1 connections and compares the throughput with a bare hyper responder.
 
-mod bare;
-mod client;
-mod drive;
-mod setup;
-mod sign;
-mod stats;
-
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,11 +10,12 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 
-use crate::bare::BareChild;
-use crate::client::{ApiClient, Target};
-use crate::drive::{Mode, Phase};
-use crate::sign::Signer;
-use crate::stats::Summary;
+use sessiond_load::bare::BareChild;
+use sessiond_load::client::{ApiClient, Target};
+use sessiond_load::drive::{Mode, Phase};
+use sessiond_load::sign::Signer;
+use sessiond_load::stats::Summary;
+use sessiond_load::{bare, drive, setup};
 
 #[derive(Parser)]
 #[command(name = "sessiond-load", version, about)]

@@ -127,14 +127,9 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Pending>) {
 
 /// Checkpoints passively (never blocking the writer) until the writer stops, then once fully.
 fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
-    loop {
-        match stop.recv_timeout(CHECKPOINT_INTERVAL) {
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!(error = %err, "store checkpoint failed");
-                }
-            }
-            _ => break,
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_INTERVAL) {
+        if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %err, "store checkpoint failed");
         }
     }
     if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
