@@ -15,6 +15,7 @@ use crate::error::TencentError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GseAction {
     CreateAsset,
+    DescribeAsset,
     DescribeAssets,
     DeleteAsset,
     CreateFleet,
@@ -36,8 +37,9 @@ pub enum GseAction {
 }
 
 impl GseAction {
-    pub const ALL: [GseAction; 19] = [
+    pub const ALL: [GseAction; 20] = [
         Self::CreateAsset,
+        Self::DescribeAsset,
         Self::DescribeAssets,
         Self::DeleteAsset,
         Self::CreateFleet,
@@ -61,6 +63,7 @@ impl GseAction {
     pub fn name(self) -> &'static str {
         match self {
             Self::CreateAsset => "CreateAsset",
+            Self::DescribeAsset => "DescribeAsset",
             Self::DescribeAssets => "DescribeAssets",
             Self::DeleteAsset => "DeleteAsset",
             Self::CreateFleet => "CreateFleet",
@@ -774,6 +777,7 @@ impl GseApi {
     pub async fn call(&self, action: GseAction, caller: &Caller, params: Value) -> Output {
         let result = match action {
             GseAction::CreateAsset => self.create_asset(caller, decode(params)?).await,
+            GseAction::DescribeAsset => self.describe_asset(caller, decode(params)?),
             GseAction::DescribeAssets => self.describe_assets(caller, decode(params)?),
             GseAction::DeleteAsset => self.delete_asset(caller, decode(params)?).await,
             GseAction::CreateFleet => self.create_fleet(caller, decode(params)?).await,
@@ -917,6 +921,28 @@ impl GseApi {
         Ok(out(&Response {
             total_count: page.total,
             assets: page.items.iter().map(|a| self.asset_out(a)).collect(),
+        })?)
+    }
+
+    fn describe_asset(&self, caller: &Caller, req: AssetIdRequest) -> Result<Vec<u8>, ActionError> {
+        let page = self.service.describe_assets(
+            caller,
+            &gse::AssetQuery {
+                ids: vec![req.asset_id.clone()],
+                ..Default::default()
+            },
+        );
+        let asset = page.items.first().ok_or_else(|| GseError::NotFound {
+            kind: "asset",
+            id: req.asset_id.clone(),
+        })?;
+        #[derive(Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Response {
+            asset: WireAsset,
+        }
+        Ok(out(&Response {
+            asset: self.asset_out(asset),
         })?)
     }
 
