@@ -156,6 +156,20 @@ fn check_token(token: &Option<String>) -> Result<(), TencentError> {
     check_opt_len("NextToken", token, 1, 1024)
 }
 
+/// An optional enum-valued parameter: `None` if absent, an error naming the allowed values.
+fn enum_param<T>(
+    name: &str,
+    value: Option<&str>,
+    parse: fn(&str) -> Option<T>,
+    allowed: &str,
+) -> Result<Option<T>, TencentError> {
+    value
+        .map(|v| parse(v).ok_or_else(|| invalid(format!("{name} must be {allowed}; got {v:?}"))))
+        .transpose()
+}
+
+const PROTECTION_POLICIES: &str = "NoProtection, TimeLimitProtection or FullProtection";
+
 fn to_u32(name: &str, value: u64) -> Result<u32, TencentError> {
     u32::try_from(value).map_err(|_| invalid(format!("{name} is too large: {value}")))
 }
@@ -208,23 +222,11 @@ fn tags_out(tags: &[gse::Tag]) -> Vec<WireTag> {
 }
 
 /// Filters `{Key, Values[]}` with keys `resource:name`, `resource:resourceId`, `tag:key`, `tag:key-value`.
-struct ResourceFilters {
-    names: Vec<String>,
-    ids: Vec<String>,
-    tag_keys: Vec<String>,
-    tag_key_values: Vec<(String, String)>,
-}
-
 fn resource_filters(
     filters: Option<Vec<WireFilter>>,
     allow_ids: bool,
-) -> Result<ResourceFilters, TencentError> {
-    let mut out = ResourceFilters {
-        names: vec![],
-        ids: vec![],
-        tag_keys: vec![],
-        tag_key_values: vec![],
-    };
+) -> Result<gse::ResourceFilter, TencentError> {
+    let mut out = gse::ResourceFilter::default();
     let filters = filters.unwrap_or_default();
     if filters.len() > 20 {
         return Err(invalid("Filters takes at most 20 filters"));
@@ -904,10 +906,7 @@ impl GseApi {
         let page = self.service.describe_assets(
             caller,
             &gse::AssetQuery {
-                ids: filters.ids,
-                names: filters.names,
-                tag_keys: filters.tag_keys,
-                tag_key_values: filters.tag_key_values,
+                filter: filters,
                 offset,
                 limit,
             },
@@ -928,7 +927,10 @@ impl GseApi {
         let page = self.service.describe_assets(
             caller,
             &gse::AssetQuery {
-                ids: vec![req.asset_id.clone()],
+                filter: gse::ResourceFilter {
+                    ids: vec![req.asset_id.clone()],
+                    ..Default::default()
+                },
                 ..Default::default()
             },
         );
@@ -962,17 +964,12 @@ impl GseApi {
     ) -> Result<Vec<u8>, ActionError> {
         check_opt_len("Name", &req.name, 1, 50)?;
         check_opt_len("Description", &req.description, 0, 100)?;
-        let protection_policy = req
-            .new_game_server_session_protection_policy
-            .as_deref()
-            .map(|p| {
-                gse::ProtectionPolicy::parse(p).ok_or_else(|| {
-                    invalid(format!(
-                        "NewGameServerSessionProtectionPolicy must be NoProtection, TimeLimitProtection or FullProtection; got {p:?}"
-                    ))
-                })
-            })
-            .transpose()?;
+        let protection_policy = enum_param(
+            "NewGameServerSessionProtectionPolicy",
+            req.new_game_server_session_protection_policy.as_deref(),
+            gse::ProtectionPolicy::parse,
+            PROTECTION_POLICIES,
+        )?;
         if let Some(t) = &req.fleet_type {
             if t != "ON_DEMAND" && t != "SPOT" {
                 return Err(
@@ -1072,7 +1069,10 @@ impl GseApi {
         let page = self.service.describe_fleets(
             caller,
             &gse::FleetQuery {
-                ids,
+                filter: gse::ResourceFilter {
+                    ids,
+                    ..Default::default()
+                },
                 offset: check_offset(req.offset.map(|o| o.min(u64::from(u32::MAX)) as i64))?,
                 limit,
                 ..Default::default()
@@ -1091,17 +1091,13 @@ impl GseApi {
     }
 
     fn list_fleets(&self, caller: &Caller, req: ListFleetsRequest) -> Result<Vec<u8>, ActionError> {
-        let filters = resource_filters(req.filters, false)?;
         let page = self.service.describe_fleets(
             caller,
             &gse::FleetQuery {
                 asset_id: req.asset_id,
-                names: filters.names,
-                tag_keys: filters.tag_keys,
-                tag_key_values: filters.tag_key_values,
+                filter: resource_filters(req.filters, false)?,
                 offset: check_offset(req.offset.map(|o| o.min(u64::from(u32::MAX)) as i64))?,
                 limit: check_limit(req.limit, 100)?,
-                ..Default::default()
             },
         );
         #[derive(Serialize)]
@@ -1307,17 +1303,12 @@ impl GseApi {
         if let Some(id) = &req.game_server_session_id {
             check_session_id(id)?;
         }
-        let status = req
-            .status_filter
-            .as_deref()
-            .map(|s| {
-                gse::GameServerSessionStatus::parse(s).ok_or_else(|| {
-                    invalid(format!(
-                        "StatusFilter must be ACTIVATING, ACTIVE, TERMINATING, TERMINATED or ERROR; got {s:?}"
-                    ))
-                })
-            })
-            .transpose()?;
+        let status = enum_param(
+            "StatusFilter",
+            req.status_filter.as_deref(),
+            gse::GameServerSessionStatus::parse,
+            "ACTIVATING, ACTIVE, TERMINATING, TERMINATED or ERROR",
+        )?;
         let page = self.service.describe_game_server_sessions(
             caller,
             &gse::SessionQuery {
@@ -1417,28 +1408,18 @@ impl GseApi {
     ) -> Result<Vec<u8>, ActionError> {
         check_session_id(&req.game_server_session_id)?;
         check_opt_len("Name", &req.name, 1, 1024)?;
-        let creation_policy = req
-            .player_session_creation_policy
-            .as_deref()
-            .map(|p| {
-                gse::PlayerSessionCreationPolicy::parse(p).ok_or_else(|| {
-                    invalid(format!(
-                        "PlayerSessionCreationPolicy must be ACCEPT_ALL or DENY_ALL; got {p:?}"
-                    ))
-                })
-            })
-            .transpose()?;
-        let protection = req
-            .protection_policy
-            .as_deref()
-            .map(|p| {
-                gse::ProtectionPolicy::parse(p).ok_or_else(|| {
-                    invalid(format!(
-                        "ProtectionPolicy must be NoProtection, TimeLimitProtection or FullProtection; got {p:?}"
-                    ))
-                })
-            })
-            .transpose()?;
+        let creation_policy = enum_param(
+            "PlayerSessionCreationPolicy",
+            req.player_session_creation_policy.as_deref(),
+            gse::PlayerSessionCreationPolicy::parse,
+            "ACCEPT_ALL or DENY_ALL",
+        )?;
+        let protection = enum_param(
+            "ProtectionPolicy",
+            req.protection_policy.as_deref(),
+            gse::ProtectionPolicy::parse,
+            PROTECTION_POLICIES,
+        )?;
         let session = self
             .service
             .update_game_server_session(
@@ -1565,17 +1546,12 @@ impl GseApi {
         }
         check_opt_len("PlayerId", &req.player_id, 1, 1024)?;
         check_opt_len("PlayerSessionId", &req.player_session_id, 1, 1024)?;
-        let status = req
-            .player_session_status_filter
-            .as_deref()
-            .map(|s| {
-                gse::PlayerSessionStatus::parse(s).ok_or_else(|| {
-                    invalid(format!(
-                        "PlayerSessionStatusFilter must be RESERVED, ACTIVE, COMPLETED or TIMEDOUT; got {s:?}"
-                    ))
-                })
-            })
-            .transpose()?;
+        let status = enum_param(
+            "PlayerSessionStatusFilter",
+            req.player_session_status_filter.as_deref(),
+            gse::PlayerSessionStatus::parse,
+            "RESERVED, ACTIVE, COMPLETED or TIMEDOUT",
+        )?;
         let page = self.service.describe_player_sessions(
             caller,
             &gse::PlayerSessionQuery {

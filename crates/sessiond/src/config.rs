@@ -80,14 +80,15 @@ fn default_region() -> String {
     "ap-shanghai".into()
 }
 
-/// Everything resolved: defaults applied, secrets read, addresses parsed.
-#[derive(Debug)]
+/// Everything resolved: defaults applied, secrets read, addresses parsed. Not `Debug`: it holds
+/// secrets.
 pub struct Settings {
     pub data_dir: PathBuf,
     pub public_ip: String,
     pub region: Option<String>,
     pub api_addr: SocketAddr,
     pub agent_addr: SocketAddr,
+    /// (access key id, secret, account id)
     pub credentials: Vec<(String, Vec<u8>, String)>,
     pub asset_roots: Vec<PathBuf>,
     pub reservation_seconds: u64,
@@ -256,6 +257,14 @@ mod tests {
             toml::from_str("[[credentials]]\naccess_key_id = \"a\"\naccount_id = \"1\"\n").unwrap();
         let err = cfg.resolve(None, none()).unwrap_err().to_string();
         assert!(err.contains("credentials[0]"), "{err}");
+    }
+
+    #[test]
+    fn the_shipped_example_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sessiond.example.toml");
+        let cfg = Config::load(&path).unwrap();
+        assert_eq!(cfg.gse.assets.len(), 1);
+        assert_eq!(cfg.credentials.len(), 2);
     }
 
     #[test]

@@ -13,6 +13,6 @@ pub use host::{FleetProcesses, GameServerHost, HostFuture, ServerProcessSpec, Se
 pub use model::*;
 pub use service::{
     AssetQuery, CreateAsset, CreateFleet, CreateGameServerSession, EndTarget, FleetQuery,
-    GseConfig, GseService, InstanceQuery, Page, PlayerSessionQuery, SearchQuery, SessionQuery,
-    UpdateGameServerSession, DEFAULT_PAGE, MAX_PAGE,
+    GseConfig, GseService, InstanceQuery, Page, PlayerSessionQuery, ResourceFilter, SearchQuery,
+    SessionQuery, UpdateGameServerSession, DEFAULT_PAGE, MAX_PAGE,
 };

@@ -78,12 +78,34 @@ pub struct CreateAsset {
     pub tags: Vec<Tag>,
 }
 
+/// Which assets or fleets a listing returns: one of `ids` and one of `names` (empty: any),
+/// and every tag condition.
 #[derive(Debug, Clone, Default)]
-pub struct AssetQuery {
+pub struct ResourceFilter {
     pub ids: Vec<String>,
     pub names: Vec<String>,
     pub tag_keys: Vec<String>,
     pub tag_key_values: Vec<(String, String)>,
+}
+
+impl ResourceFilter {
+    fn matches(&self, id: &str, name: &str, tags: &[Tag]) -> bool {
+        (self.ids.is_empty() || self.ids.iter().any(|i| i == id))
+            && (self.names.is_empty() || self.names.iter().any(|n| n == name))
+            && self
+                .tag_keys
+                .iter()
+                .all(|k| tags.iter().any(|t| &t.key == k))
+            && self
+                .tag_key_values
+                .iter()
+                .all(|(k, v)| tags.iter().any(|t| &t.key == k && &t.value == v))
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AssetQuery {
+    pub filter: ResourceFilter,
     pub offset: u32,
     pub limit: Option<u32>,
 }
@@ -105,11 +127,8 @@ pub struct CreateFleet {
 
 #[derive(Debug, Clone, Default)]
 pub struct FleetQuery {
-    pub ids: Vec<String>,
+    pub filter: ResourceFilter,
     pub asset_id: Option<String>,
-    pub names: Vec<String>,
-    pub tag_keys: Vec<String>,
-    pub tag_key_values: Vec<(String, String)>,
     pub offset: u32,
     pub limit: Option<u32>,
 }
@@ -249,6 +268,17 @@ fn page_bounds(offset: usize, limit: Option<u32>, len: usize) -> (usize, usize) 
     let limit = limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE) as usize;
     let start = offset.min(len);
     (start, (start + limit).min(len))
+}
+
+/// An Offset/Limit page of `items` (already in listing order).
+fn offset_page<T: Clone>(items: Vec<T>, offset: u32, limit: Option<u32>) -> Page<T> {
+    let total = items.len();
+    let (start, end) = page_bounds(offset as usize, limit, total);
+    Page {
+        items: items[start..end].to_vec(),
+        next_token: None,
+        total,
+    }
 }
 
 fn parse_token(token: &Option<String>) -> Result<usize, GseError> {
@@ -805,31 +835,13 @@ impl GseService {
         let mut assets: Vec<Asset> = state
             .assets
             .values()
-            .filter(|a| a.account == caller.account)
-            .filter(|a| query.ids.is_empty() || query.ids.contains(&a.id))
-            .filter(|a| query.names.is_empty() || query.names.contains(&a.name))
             .filter(|a| {
-                query
-                    .tag_keys
-                    .iter()
-                    .all(|k| a.tags.iter().any(|t| &t.key == k))
-            })
-            .filter(|a| {
-                query
-                    .tag_key_values
-                    .iter()
-                    .all(|(k, v)| a.tags.iter().any(|t| &t.key == k && &t.value == v))
+                a.account == caller.account && query.filter.matches(&a.id, &a.name, &a.tags)
             })
             .cloned()
             .collect();
         assets.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
-        let total = assets.len();
-        let (start, end) = page_bounds(query.offset as usize, query.limit, total);
-        Page {
-            items: assets[start..end].to_vec(),
-            next_token: None,
-            total,
-        }
+        offset_page(assets, query.offset, query.limit)
     }
 
     pub async fn delete_asset(&self, caller: &Caller, asset_id: &str) -> Result<(), GseError> {
@@ -1021,32 +1033,14 @@ impl GseService {
         let mut fleets: Vec<Fleet> = state
             .fleets
             .values()
-            .filter(|f| f.account == caller.account)
-            .filter(|f| query.ids.is_empty() || query.ids.contains(&f.id))
+            .filter(|f| {
+                f.account == caller.account && query.filter.matches(&f.id, &f.name, &f.tags)
+            })
             .filter(|f| query.asset_id.as_ref().is_none_or(|a| &f.asset_id == a))
-            .filter(|f| query.names.is_empty() || query.names.contains(&f.name))
-            .filter(|f| {
-                query
-                    .tag_keys
-                    .iter()
-                    .all(|k| f.tags.iter().any(|t| &t.key == k))
-            })
-            .filter(|f| {
-                query
-                    .tag_key_values
-                    .iter()
-                    .all(|(k, v)| f.tags.iter().any(|t| &t.key == k && &t.value == v))
-            })
             .cloned()
             .collect();
         fleets.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
-        let total = fleets.len();
-        let (start, end) = page_bounds(query.offset as usize, query.limit, total);
-        Page {
-            items: fleets[start..end].to_vec(),
-            next_token: None,
-            total,
-        }
+        offset_page(fleets, query.offset, query.limit)
     }
 
     pub fn fleet(&self, caller: &Caller, fleet_id: &str) -> Result<Fleet, GseError> {
@@ -1151,13 +1145,7 @@ impl GseService {
             .collect();
         instances
             .sort_by(|a, b| (a.created_ms, &a.instance_id).cmp(&(b.created_ms, &b.instance_id)));
-        let total = instances.len();
-        let (start, end) = page_bounds(query.offset as usize, query.limit, total);
-        Ok(Page {
-            items: instances[start..end].to_vec(),
-            next_token: None,
-            total,
-        })
+        Ok(offset_page(instances, query.offset, query.limit))
     }
 
     /// Processes of a fleet (soft state), for operators and tests.
