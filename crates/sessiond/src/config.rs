@@ -80,8 +80,7 @@ fn default_region() -> String {
     "ap-shanghai".into()
 }
 
-/// Everything resolved: defaults applied, secrets read, addresses parsed. Not `Debug`: it holds
-/// secrets.
+/// Everything resolved: defaults applied, secrets read, addresses parsed.
 pub struct Settings {
     pub data_dir: PathBuf,
     pub public_ip: String,
@@ -96,6 +95,23 @@ pub struct Settings {
     pub health_check_interval_seconds: u64,
     pub assets: Vec<AssetConfig>,
     pub rate_limits: HashMap<String, u32>,
+}
+
+/// Shows everything but the secrets.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let credentials: Vec<(&String, &String)> = self
+            .credentials
+            .iter()
+            .map(|(id, _, account)| (id, account))
+            .collect();
+        f.debug_struct("Settings")
+            .field("data_dir", &self.data_dir)
+            .field("api_addr", &self.api_addr)
+            .field("agent_addr", &self.agent_addr)
+            .field("credentials", &credentials)
+            .finish_non_exhaustive()
+    }
 }
 
 pub struct Overrides {
