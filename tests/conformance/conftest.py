@@ -15,7 +15,6 @@ TCCLI_BIN. CONFORMANCE_KEEP=1 keeps the temporary directories (config, data, log
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import re
@@ -24,7 +23,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
 import warnings
@@ -32,7 +30,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import sys
+
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from sessiond_process import (  # noqa: E402  (shared with the other dialects' suites)
+    RUNNING,
+    LaunchError,
+    SessiondProcess,
+    no_proxy_env,
+    required_executable,
+    wait_until,
+)
 from tencentcloud.common import credential
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import (
     TencentCloudSDKException,
@@ -91,18 +101,10 @@ def fake_gss_id(account: str, fleet_id: str) -> str:
 
 
 def _required_executable(env: str, default: Path) -> Path:
-    p = Path(os.environ.get(env) or default)
-    if not (p.is_file() and os.access(p, os.X_OK)):
-        pytest.exit(
-            f"{env}: {p} is not an executable; build it with "
-            "`cargo build -p sessiond -p example-game-server` (or set {env})",
-            returncode=2,
-        )
-    return p.resolve()
-
-
-def sessiond_bin() -> Path:
-    return _required_executable("SESSIOND_BIN", REPO_ROOT / "target/debug/sessiond")
+    try:
+        return required_executable(env, default)
+    except LaunchError as e:
+        pytest.exit(str(e), returncode=2)
 
 
 def example_game_server_bin() -> Path:
@@ -118,30 +120,10 @@ def tccli_bin() -> Path:
     return p
 
 
-def _no_proxy_env(env: dict) -> dict:
-    for k in ("NO_PROXY", "no_proxy"):
-        cur = env.get(k, "")
-        env[k] = "127.0.0.1,localhost" + ("," + cur if cur else "")
-    return env
-
-
-_no_proxy_env(os.environ)
+no_proxy_env(os.environ)
 
 # --------------------------------------------------------------------------------------
 # polling
-
-
-def wait_until(fn: Callable[[], object], timeout: float, desc: str, interval: float = 0.1):
-    """Call fn until it returns a truthy value; return that value. Fail after timeout."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = fn()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {desc}; last value: {last!r}")
-        time.sleep(interval)
 
 
 # --------------------------------------------------------------------------------------
@@ -228,42 +210,20 @@ def port_accepts(ip: str, port: int) -> bool:
 # sessiond
 
 
-_RUNNING: list["Sessiond"] = []
-
-
-@atexit.register
-def _stop_leftovers():  # e.g. after an interrupted run
-    for sd in list(_RUNNING):
-        try:
-            sd.stop()
-        except Exception:
-            pass
-
-
-class Sessiond:
-    """A private sessiond: temp data dir, temp asset root, config, OS-chosen ports."""
+class Sessiond(SessiondProcess):
+    """A private sessiond for the GSE suite: an asset root holding the example game server,
+    three credentials in two accounts, short timers."""
 
     def __init__(self, name: str, reservation_seconds: int = 60, extra_toml: str = ""):
-        self.name = name
-        self.tmp = Path(tempfile.mkdtemp(prefix=f"sessiond-conf-{name}-"))
-        self.data_dir = self.tmp / "data"
+        super().__init__(name, lambda sd: sd._gse_config(reservation_seconds, extra_toml))
         self.asset_root = self.tmp / "assets"
         self.home = self.tmp / "home"  # HOME for tccli (it writes ~/.tccli)
-        for d in (self.data_dir, self.asset_root / "example", self.home):
+        for d in (self.asset_root / "example", self.home):
             d.mkdir(parents=True)
         shutil.copy2(example_game_server_bin(), self.asset_root / "example" / GAME_SERVER_NAME)
-        self.config = self.tmp / "sessiond.toml"
-        self.config.write_text(self._config_toml(reservation_seconds, extra_toml))
-        self.log_path = self.tmp / "sessiond.log"
-        self.proc: subprocess.Popen | None = None
-        self.api_host = self.api_port = None
-        self.agent_addr = None
-        self._lines: list[str] = []
-        self._cv = threading.Condition()
         self._game_pids: dict[int, int] = {}  # pid -> starttime, every game server seen
-        self.keep = False  # set when a test using this instance fails: keep tmp for diagnosis
 
-    def _config_toml(self, reservation_seconds: int, extra: str) -> str:
+    def _gse_config(self, reservation_seconds: int, extra: str) -> str:
         creds = "".join(
             f'\n[[credentials]]\naccess_key_id = "{c.secret_id}"\n'
             f'secret_access_key = "{c.secret_key}"\naccount_id = "{c.account}"\n'
@@ -300,67 +260,15 @@ class Sessiond:
             f"{limits}"
         )
 
-    # -- lifecycle -------------------------------------------------------------------
-
     def start(self, timeout: float = 20.0) -> "Sessiond":
-        env = dict(os.environ)
-        for k in list(env):
-            if k.startswith("SESSIOND_") and k not in ("SESSIOND_BIN",):
-                del env[k]
-        env.setdefault("RUST_LOG", "info")
-        env.setdefault("RUST_BACKTRACE", "1")
-        self._log = open(self.log_path, "w", buffering=1)
-        self.proc = subprocess.Popen(
-            [str(sessiond_bin()), "serve", "--config", str(self.config)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            env=_no_proxy_env(env),
-            cwd=self.tmp,
-            start_new_session=True,
-        )
-        _RUNNING.append(self)
-        threading.Thread(target=self._pump, daemon=True).start()
-        deadline = time.monotonic() + timeout
-        with self._cv:
-            while "sessiond: ready" not in self._lines:
-                if self.proc.poll() is not None:
-                    break
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._cv.wait(min(left, 0.2))
-        if "sessiond: ready" not in self._lines:
-            rc = self.proc.poll()
-            tail = self.log_tail()
+        try:
+            super().start(timeout)
+        except LaunchError as e:
+            pytest.fail(str(e))
+        if not self.agent_addr:
             self.stop()
-            pytest.fail(
-                f"sessiond did not print 'sessiond: ready' within {timeout:.0f}s "
-                f"(exit code {rc}); stdout: {self._lines!r}\nlog tail:\n{tail}"
-            )
-        for line in self._lines:
-            m = re.fullmatch(r"sessiond: api listening on http://([0-9.]+):(\d+)", line)
-            if m:
-                self.api_host, self.api_port = m.group(1), int(m.group(2))
-            m = re.fullmatch(r"sessiond: agent listening on ([0-9.]+:\d+)", line)
-            if m:
-                self.agent_addr = m.group(1)
-        if not self.api_port or not self.agent_addr:
-            self.stop()
-            pytest.fail(f"sessiond stdout lacks the listening lines: {self._lines!r}")
+            pytest.fail(f"sessiond stdout lacks the agent line: {self._lines!r}")
         return self
-
-    def _pump(self):
-        assert self.proc and self.proc.stdout
-        for raw in self.proc.stdout:
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            try:
-                self._log.write(f"[stdout] {line}\n")
-            except ValueError:  # log closed at teardown
-                pass
-            with self._cv:
-                self._lines.append(line)
-                self._cv.notify_all()
 
     def game_server_pids(self) -> list[int]:
         """Live example-game-server processes started (directly or not) by this sessiond."""
@@ -379,21 +287,10 @@ class Sessiond:
             self._game_pids[pid] = st[2]
 
     def stop(self):
-        if self in _RUNNING:
-            _RUNNING.remove(self)
         if self.proc is None:
-            return
+            return self.cleanup()
         self.game_server_pids()  # record the current ones before sessiond goes away
-        if self.proc.poll() is None:
-            try:
-                os.kill(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        self.terminate()
         # game servers that outlived sessiond: end exactly those, by pid
         deadline = time.monotonic() + 3
         for pid, start in self._game_pids.items():
@@ -408,27 +305,11 @@ class Sessiond:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-        try:
-            self._log.close()
-        except Exception:
-            pass
         if os.environ.get("CONFORMANCE_KEEP") == "1" or self.keep:
             shutil.rmtree(self.asset_root, ignore_errors=True)  # just a copy of the binary
-            print(f"\nconformance: kept {self.tmp} (config, data dir, sessiond.log)")
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def log_tail(self, n: int = 80) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return "(no log)"
+        self.cleanup()
 
     # -- clients ---------------------------------------------------------------------
-
-    @property
-    def endpoint(self) -> str:
-        return f"{self.api_host}:{self.api_port}"
 
     def gse(self, cred: Cred = CRED_A, sign: "SignMode | None" = None, *, secret_key: str | None = None,
             secret_id: str | None = None) -> "Gse":
@@ -449,7 +330,7 @@ class Sessiond:
             "--secretKey", secret_key or cred.secret_key,
             *args,
         ]
-        env = _no_proxy_env({k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")})
+        env = no_proxy_env({k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")})
         env["HOME"] = str(self.home)
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
                            stdin=subprocess.DEVNULL)
@@ -750,6 +631,6 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     if rep.failed:
-        for sd in list(_RUNNING):
+        for sd in list(RUNNING):
             sd.keep = True
             rep.sections.append((f"sessiond [{sd.name}] log tail ({sd.log_path})", sd.log_tail()))
