@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use crate::Metrics;
@@ -160,11 +160,17 @@ pub async fn serve(
             let router = router.clone();
             async move { Ok::<_, std::convert::Infallible>(router.route(req).await) }
         });
-        let conn = hyper::server::conn::http1::Builder::new()
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(Duration::from_secs(30))
-            .keep_alive(true)
-            .serve_connection(TokioIo::new(stream), service);
+            .keep_alive(true);
+        // WebSocket upgrades (the GameSparks runtime) are taken over by the dialect.
+        let conn = builder
+            .http1_only()
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(err) = conn.await {

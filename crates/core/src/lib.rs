@@ -4,6 +4,9 @@
 
 pub mod account;
 pub mod clock;
+pub mod dcdb;
+pub mod dcs;
+pub mod gamesparks;
 pub mod gse;
 
 pub use account::{AccountId, Caller};

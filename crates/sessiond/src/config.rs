@@ -26,6 +26,12 @@ pub struct Config {
     /// Requests per second per credential, keyed `"<service>.<Action>"`, e.g. `"gse.JoinGameServerSession"`.
     #[serde(default)]
     pub rate_limits: HashMap<String, u32>,
+    #[serde(default)]
+    pub dcdb: crate::dcdb::DcdbSection,
+    #[serde(default)]
+    pub dcs: crate::dcs::DcsSection,
+    #[serde(default)]
+    pub gamesparks: crate::gamesparks::GameSparksSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -95,6 +101,9 @@ pub struct Settings {
     pub health_check_interval_seconds: u64,
     pub assets: Vec<AssetConfig>,
     pub rate_limits: HashMap<String, u32>,
+    pub dcdb: crate::dcdb::DcdbSection,
+    pub dcs: crate::dcs::DcsSection,
+    pub gamesparks: crate::gamesparks::GameSparksSection,
 }
 
 /// Shows everything but the secrets.
@@ -228,6 +237,9 @@ impl Config {
             credentials,
             assets: self.gse.assets,
             rate_limits: self.rate_limits,
+            dcdb: self.dcdb,
+            dcs: self.dcs,
+            gamesparks: self.gamesparks,
         })
     }
 }

@@ -2,6 +2,9 @@
 //! sessiond: a self-hosted, single-binary session control plane.
 
 mod config;
+mod dcdb;
+mod dcs;
+mod gamesparks;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use rand::Rng;
-use sessiond_api_common::{serve, Credential, Credentials, Metrics, Router, Secret};
+use sessiond_api_common::{serve, Credential, Credentials, Dialect, Metrics, Router, Secret};
 use sessiond_api_tencent::{RateLimits, TencentApi};
 use sessiond_core::gse::{GseConfig, GseService};
 use sessiond_core::{AccountId, SystemClock};
@@ -186,6 +189,15 @@ fn print_dev_snippet(id: &str, secret: &[u8], account: &str, api: &str) {
     );
 }
 
+/// What every service's wiring gets: the shared store, credentials, limits and metrics.
+pub struct Wiring {
+    pub store: Arc<SqliteStore>,
+    pub credentials: Arc<Credentials>,
+    pub metrics: Arc<Metrics>,
+    pub rate_limits: std::collections::HashMap<String, u32>,
+    pub data_dir: PathBuf,
+}
+
 async fn shutdown_signal() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
@@ -286,6 +298,17 @@ async fn run(settings: config::Settings) -> Result<()> {
     let timers = gse.spawn_timers();
 
     let metrics = Arc::new(Metrics::default());
+    let wiring = Wiring {
+        store: store.clone(),
+        credentials: credentials.clone(),
+        metrics: metrics.clone(),
+        rate_limits: settings.rate_limits.clone(),
+        data_dir: settings.data_dir.clone(),
+    };
+    let mut dialects: Vec<Arc<dyn Dialect>> = Vec::new();
+    dialects.extend(dcdb::start(&settings.dcdb, &wiring).await?);
+    dialects.extend(dcs::start(&settings.dcs, &wiring).await?);
+    dialects.extend(gamesparks::start(&settings.gamesparks, &wiring).await?);
     let tencent = TencentApi::new(
         gse.clone(),
         credentials.clone(),
@@ -293,7 +316,8 @@ async fn run(settings: config::Settings) -> Result<()> {
         metrics.clone(),
         settings.region.clone(),
     );
-    let router = Arc::new(Router::new(vec![Arc::new(tencent)], metrics));
+    dialects.insert(0, Arc::new(tencent));
+    let router = Arc::new(Router::new(dialects, metrics));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let wait_stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

@@ -1,0 +1,2 @@
+#![forbid(unsafe_code)]
+//! Huawei Cloud dialect: DCS v2 client-session routes.

@@ -1,0 +1,1 @@
+//! MariaDB/MySQL shard sessions (DCDB KillSession).

@@ -1,0 +1,1 @@
+//! DCDB: sharded MySQL/MariaDB instances, their shards, and kill-session tasks.

@@ -1,0 +1,1 @@
+//! DCS: Redis instances, their nodes, and client-session jobs.

@@ -1,0 +1,1 @@
+//! GameSparks: games, stages, tags, and the players connected to a stage's runtime.
