@@ -62,6 +62,8 @@ pub struct GseSection {
     pub player_session_reservation_seconds: Option<u64>,
     pub end_grace_seconds: Option<u64>,
     pub health_check_interval_seconds: Option<u64>,
+    /// Ended game server sessions and their player sessions are deleted after this long.
+    pub retention_hours: Option<u64>,
     #[serde(default)]
     pub assets: Vec<AssetConfig>,
 }
@@ -99,6 +101,7 @@ pub struct Settings {
     pub reservation_seconds: u64,
     pub end_grace_seconds: u64,
     pub health_check_interval_seconds: u64,
+    pub retention_hours: u64,
     pub assets: Vec<AssetConfig>,
     pub rate_limits: HashMap<String, u32>,
     pub dcdb: crate::dcdb::DcdbSection,
@@ -218,6 +221,7 @@ impl Config {
                 86_400,
             )?,
             end_grace_seconds: seconds("end_grace_seconds", self.gse.end_grace_seconds, 30, 3_600)?,
+            retention_hours: seconds("retention_hours", self.gse.retention_hours, 720, 24 * 365)?,
             health_check_interval_seconds: seconds(
                 "health_check_interval_seconds",
                 self.gse.health_check_interval_seconds,

@@ -259,6 +259,7 @@ async fn run(settings: config::Settings) -> Result<()> {
             asset_roots,
             reservation_timeout: Duration::from_secs(settings.reservation_seconds),
             end_grace: Duration::from_secs(settings.end_grace_seconds),
+            retention: Duration::from_secs(settings.retention_hours * 3600),
             ..GseConfig::default()
         },
         store.clone(),

@@ -44,8 +44,11 @@ pub struct GseConfig {
     pub reservation_timeout: Duration,
     /// Time a process gets between OnProcessTerminate and SIGTERM (EndGameServerSessionAndProcess).
     pub end_grace: Duration,
-    /// How often timers (reservations, activations) are checked.
+    /// How often timers (reservations, activations, retention) are checked.
     pub timer_tick: Duration,
+    /// Ended game server sessions (TERMINATED, ERROR) and their player sessions are deleted
+    /// this long after they ended ([GameLift]: 30 days).
+    pub retention: Duration,
 }
 
 impl Default for GseConfig {
@@ -56,6 +59,7 @@ impl Default for GseConfig {
             reservation_timeout: Duration::from_secs(60),
             end_grace: Duration::from_secs(30),
             timer_tick: Duration::from_millis(250),
+            retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -250,6 +254,8 @@ struct State {
     reservations: BTreeSet<(i64, String)>,
     /// (deadline_ms, game server session id) of ACTIVATING sessions.
     activations: BTreeSet<(i64, String)>,
+    /// (ended_ms, game server session id) of ended sessions, for the retention window.
+    ended: BTreeSet<(i64, String)>,
 }
 
 fn encode<T: Serialize>(table: &'static str, key: &str, value: &T) -> Write {
@@ -394,6 +400,7 @@ impl State {
         session.status_reason = Some(reason.to_string());
         session.terminated_ms = Some(now);
         let pid = session.pid;
+        self.ended.insert((now, id.to_string()));
         let holding: Vec<String> = self
             .players_of
             .get(id)
@@ -411,6 +418,35 @@ impl State {
             }
         }
         pid
+    }
+}
+
+impl State {
+    /// Deletes an ended session and all its player sessions.
+    fn purge_session(&mut self, id: &str, writes: &mut Vec<Write>) {
+        let Some(session) = self.sessions.remove(id) else {
+            return;
+        };
+        self.session_order
+            .remove(&(session.created_ms, session.id.clone()));
+        writes.push(Write::delete(SESSIONS, id));
+        let Some(players) = self.players_of.remove(id) else {
+            return;
+        };
+        for psess in players.all {
+            let Some(ps) = self.player_sessions.remove(&psess) else {
+                continue;
+            };
+            self.reservations.remove(&(ps.created_ms, ps.id.clone()));
+            let key = (ps.account.clone(), ps.player_id.clone());
+            if let Some(list) = self.by_player.get_mut(&key) {
+                list.retain(|p| p != &ps.id);
+                if list.is_empty() {
+                    self.by_player.remove(&key);
+                }
+            }
+            writes.push(Write::delete(PLAYER_SESSIONS, &ps.id));
+        }
     }
 }
 
@@ -656,7 +692,8 @@ impl GseService {
         })
     }
 
-    /// Times out RESERVED player sessions and ACTIVATING game server sessions whose deadline passed.
+    /// Times out RESERVED player sessions and ACTIVATING game server sessions whose deadline
+    /// passed, and deletes ended sessions older than the retention window.
     pub async fn expire_timers(&self) -> Result<(), GseError> {
         let mut recycle = Vec::new();
         let timeout = self.config.reservation_timeout.as_millis() as i64;
@@ -685,6 +722,17 @@ impl GseService {
                     writes,
                 );
                 recycle.extend(pid);
+            }
+            let retention = self.config.retention.as_millis() as i64;
+            let expired: Vec<(i64, String)> = state
+                .ended
+                .iter()
+                .take_while(|(ended, _)| ended + retention <= now)
+                .cloned()
+                .collect();
+            for entry in expired {
+                state.ended.remove(&entry);
+                state.purge_session(&entry.1, writes);
             }
             Ok(())
         })

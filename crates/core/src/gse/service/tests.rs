@@ -511,3 +511,63 @@ async fn sessions_of_lost_processes_end_on_start() {
     assert_eq!(s.status, GameServerSessionStatus::Terminated);
     assert!(s.status_reason.unwrap().contains("not running"));
 }
+
+#[tokio::test]
+async fn ended_sessions_are_deleted_after_the_retention_window() {
+    let mut f = Fixture::new();
+    f.config.retention = Duration::from_secs(3600);
+    let gse = Fixture::open(&f.db, &f.config, &f.clock, &f.host);
+    f.gse = gse;
+    let gss = f.active_session(4).await;
+    let joined = f
+        .gse
+        .join_game_server_session(&f.caller, &gss.id, ids(2, "p"))
+        .await
+        .unwrap();
+    f.gse
+        .terminate_game_server_session(100, &gss.id)
+        .await
+        .unwrap();
+    f.clock.advance_ms(3_599_999);
+    f.gse.expire_timers().await.unwrap();
+    assert_eq!(
+        f.session(&gss.id).status,
+        GameServerSessionStatus::Terminated
+    );
+    f.clock.advance_ms(1);
+    f.gse.expire_timers().await.unwrap();
+    let page = f
+        .gse
+        .describe_game_server_sessions(
+            &f.caller,
+            &SessionQuery {
+                session_id: Some(gss.id.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(page.items.is_empty());
+    let by_player = f
+        .gse
+        .describe_player_sessions(
+            &f.caller,
+            &PlayerSessionQuery {
+                player_id: Some("p0".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(by_player.items.is_empty());
+    // Gone from the store too.
+    let reopened = Fixture::open(&f.db, &f.config, &f.clock, &f.host);
+    let page = reopened
+        .describe_player_sessions(
+            &f.caller,
+            &PlayerSessionQuery {
+                player_session_id: Some(joined[0].id.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(page.items.is_empty());
+}
