@@ -413,7 +413,7 @@ fn session_out(s: &gse::GameServerSession) -> WireGameServerSession {
         creator_id: s.creator_id.clone(),
         current_player_session_count: s.current_players,
         dns_name: Some(String::new()),
-        fleet_id: s.fleet_id.clone(),
+        fleet_id: s.fleet_id.to_string(),
         game_properties: Some(
             s.game_properties
                 .iter()
@@ -424,8 +424,8 @@ fn session_out(s: &gse::GameServerSession) -> WireGameServerSession {
                 .collect(),
         ),
         game_server_session_data: s.data.clone(),
-        game_server_session_id: s.id.clone(),
-        ip_address: s.ip_address.clone(),
+        game_server_session_id: s.id.to_string(),
+        ip_address: s.ip_address.to_string(),
         matchmaker_data: s.matchmaker_data.clone(),
         maximum_player_session_count: s.max_players,
         name: s.name.clone(),
@@ -442,32 +442,33 @@ fn session_out(s: &gse::GameServerSession) -> WireGameServerSession {
     }
 }
 
+/// Borrows from the player session: the join answers are the hot path.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct WirePlayerSession {
+pub struct WirePlayerSession<'a> {
     creation_time: String,
     dns_name: &'static str,
-    fleet_id: String,
-    game_server_session_id: String,
-    ip_address: String,
-    player_data: Option<String>,
-    player_id: String,
-    player_session_id: String,
+    fleet_id: &'a str,
+    game_server_session_id: &'a str,
+    ip_address: &'a str,
+    player_data: Option<&'a str>,
+    player_id: &'a str,
+    player_session_id: &'a str,
     port: u16,
     status: &'static str,
     termination_time: Option<String>,
 }
 
-fn player_out(p: &gse::PlayerSession) -> WirePlayerSession {
+fn player_out(p: &gse::PlayerSession) -> WirePlayerSession<'_> {
     WirePlayerSession {
         creation_time: format_time(p.created_ms),
         dns_name: "",
-        fleet_id: p.fleet_id.clone(),
-        game_server_session_id: p.game_server_session_id.clone(),
-        ip_address: p.ip_address.clone(),
-        player_data: p.player_data.clone(),
-        player_id: p.player_id.clone(),
-        player_session_id: p.id.clone(),
+        fleet_id: &p.fleet_id,
+        game_server_session_id: &p.game_server_session_id,
+        ip_address: &p.ip_address,
+        player_data: p.player_data.as_deref(),
+        player_id: &p.player_id,
+        player_session_id: &p.id,
         port: p.port,
         status: p.status.name(),
         termination_time: p.terminated_ms.map(format_time),
@@ -1454,7 +1455,7 @@ impl GseApi {
         check_session_id(&req.game_server_session_id)?;
         check_len("PlayerId", &req.player_id, 1, 1024)?;
         check_opt_len("PlayerData", &req.player_data, 0, 2048)?;
-        let mut joined = self
+        let joined = self
             .service
             .join_game_server_session(
                 caller,
@@ -1464,11 +1465,11 @@ impl GseApi {
             .await?;
         #[derive(Serialize)]
         #[serde(rename_all = "PascalCase")]
-        struct Response {
-            player_session: Option<WirePlayerSession>,
+        struct Response<'a> {
+            player_session: Option<WirePlayerSession<'a>>,
         }
         Ok(out(&Response {
-            player_session: joined.pop().as_ref().map(player_out),
+            player_session: joined.first().map(player_out),
         })?)
     }
 
@@ -1527,8 +1528,8 @@ impl GseApi {
             .await?;
         #[derive(Serialize)]
         #[serde(rename_all = "PascalCase")]
-        struct Response {
-            player_sessions: Vec<WirePlayerSession>,
+        struct Response<'a> {
+            player_sessions: Vec<WirePlayerSession<'a>>,
         }
         Ok(out(&Response {
             player_sessions: joined.iter().map(player_out).collect(),
@@ -1565,8 +1566,8 @@ impl GseApi {
         )?;
         #[derive(Serialize)]
         #[serde(rename_all = "PascalCase")]
-        struct Response {
-            player_sessions: Vec<WirePlayerSession>,
+        struct Response<'a> {
+            player_sessions: Vec<WirePlayerSession<'a>>,
             next_token: Option<String>,
         }
         Ok(out(&Response {

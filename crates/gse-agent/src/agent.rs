@@ -277,11 +277,11 @@ impl GseGrpcSdkService for Agent {
                 .items
                 .into_iter()
                 .map(|ps| PlayerSession {
-                    player_session_id: ps.id,
+                    player_session_id: ps.id.to_string(),
                     player_id: ps.player_id,
-                    game_server_session_id: ps.game_server_session_id,
-                    fleet_id: ps.fleet_id,
-                    ip_address: ps.ip_address,
+                    game_server_session_id: ps.game_server_session_id.to_string(),
+                    fleet_id: ps.fleet_id.to_string(),
+                    ip_address: ps.ip_address.to_string(),
                     status: ps.status.name().to_string(),
                     creation_time: ms_to_s(ps.created_ms),
                     termination_time: ps.terminated_ms.map(ms_to_s).unwrap_or(0),

@@ -4,6 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::AccountId;
 
+/// An immutable string shared by reference: ids that every index and every player session of a
+/// game server session points to are allocated once.
+pub type Shared = std::sync::Arc<str>;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum GameServerSessionStatus {
     Activating,
@@ -233,9 +237,9 @@ pub struct Fleet {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GameServerSession {
-    pub id: String,
+    pub id: Shared,
     pub account: AccountId,
-    pub fleet_id: String,
+    pub fleet_id: Shared,
     pub name: Option<String>,
     pub creator_id: Option<String>,
     pub status: GameServerSessionStatus,
@@ -243,7 +247,7 @@ pub struct GameServerSession {
     pub max_players: u32,
     pub creation_policy: PlayerSessionCreationPolicy,
     pub protection: ProtectionPolicy,
-    pub ip_address: String,
+    pub ip_address: Shared,
     pub port: u16,
     pub game_properties: Vec<GameProperty>,
     pub data: Option<String>,
@@ -263,12 +267,12 @@ pub struct GameServerSession {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlayerSession {
-    pub id: String,
+    pub id: Shared,
     pub account: AccountId,
     pub player_id: String,
-    pub game_server_session_id: String,
-    pub fleet_id: String,
-    pub ip_address: String,
+    pub game_server_session_id: Shared,
+    pub fleet_id: Shared,
+    pub ip_address: Shared,
     pub port: u16,
     pub player_data: Option<String>,
     pub status: PlayerSessionStatus,
@@ -294,7 +298,7 @@ pub struct Process {
     pub ready: bool,
     pub healthy: bool,
     pub ending: bool,
-    pub session: Option<String>,
+    pub session: Option<Shared>,
     pub log_paths: Vec<String>,
 }
 

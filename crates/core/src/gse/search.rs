@@ -76,7 +76,7 @@ impl Operand {
     fn string(&self, s: &GameServerSession) -> Option<String> {
         match self {
             Operand::Name => Some(s.name.clone().unwrap_or_default()),
-            Operand::Id => Some(s.id.clone()),
+            Operand::Id => Some(s.id.to_string()),
             Operand::HasAvailablePlayerSessions => Some(
                 (s.current_players < s.max_players
                     && s.creation_policy == PlayerSessionCreationPolicy::AcceptAll)
@@ -425,7 +425,7 @@ mod tests {
 
     fn session(name: &str, max: u32, players: u32, created: i64) -> GameServerSession {
         GameServerSession {
-            id: format!("gssess-{name}"),
+            id: format!("gssess-{name}").into(),
             account: AccountId("1".into()),
             fleet_id: "fleet-1".into(),
             name: Some(name.into()),

@@ -219,9 +219,9 @@ pub enum EndTarget {
 #[derive(Debug, Default)]
 struct SessionPlayers {
     /// player id -> its RESERVED or ACTIVE player session.
-    holding: BTreeMap<String, String>,
+    holding: BTreeMap<String, Shared>,
     /// Every player session of the session, oldest first.
-    all: Vec<String>,
+    all: Vec<Shared>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -240,22 +240,22 @@ struct ProcessRecord {
 struct State {
     assets: HashMap<String, Asset>,
     fleets: HashMap<String, Fleet>,
-    sessions: HashMap<String, GameServerSession>,
+    sessions: HashMap<Shared, GameServerSession>,
     /// (created_ms, id): the listing order of game server sessions.
-    session_order: BTreeSet<(i64, String)>,
-    player_sessions: BTreeMap<String, PlayerSession>,
-    players_of: HashMap<String, SessionPlayers>,
+    session_order: BTreeSet<(i64, Shared)>,
+    player_sessions: BTreeMap<Shared, PlayerSession>,
+    players_of: HashMap<Shared, SessionPlayers>,
     /// (account, player id) -> player sessions, oldest first.
-    by_player: BTreeMap<(AccountId, String), Vec<String>>,
+    by_player: BTreeMap<(AccountId, String), Vec<Shared>>,
     processes: HashMap<u32, Process>,
     process_records: HashMap<u32, ProcessRecord>,
     /// (created_ms, player session id) of RESERVED player sessions; each expires at
     /// created_ms + the reservation timeout.
-    reservations: BTreeSet<(i64, String)>,
+    reservations: BTreeSet<(i64, Shared)>,
     /// (deadline_ms, game server session id) of ACTIVATING sessions.
-    activations: BTreeSet<(i64, String)>,
+    activations: BTreeSet<(i64, Shared)>,
     /// (ended_ms, game server session id) of ended sessions, for the retention window.
-    ended: BTreeSet<(i64, String)>,
+    ended: BTreeSet<(i64, Shared)>,
 }
 
 fn encode<T: Serialize>(table: &'static str, key: &str, value: &T) -> Write {
@@ -394,14 +394,14 @@ impl State {
             return None;
         }
         if session.status == GameServerSessionStatus::Activating {
-            self.activations.retain(|(_, sid)| sid != id);
+            self.activations.retain(|(_, sid)| &**sid != id);
         }
         session.status = status;
         session.status_reason = Some(reason.to_string());
         session.terminated_ms = Some(now);
         let pid = session.pid;
-        self.ended.insert((now, id.to_string()));
-        let holding: Vec<String> = self
+        self.ended.insert((now, session.id.clone()));
+        let holding: Vec<Shared> = self
             .players_of
             .get(id)
             .map(|p| p.holding.values().cloned().collect())
@@ -445,7 +445,7 @@ impl State {
                     self.by_player.remove(&key);
                 }
             }
-            writes.push(Write::delete(PLAYER_SESSIONS, &ps.id));
+            writes.push(Write::delete(PLAYER_SESSIONS, &*ps.id));
         }
     }
 }
@@ -631,7 +631,7 @@ impl GseService {
             .await;
         }
         // Live sessions whose process is not known at all (no record) cannot go on either.
-        let orphans: Vec<String> = {
+        let orphans: Vec<Shared> = {
             let state = self.state.lock();
             state
                 .sessions
@@ -698,7 +698,7 @@ impl GseService {
         let mut recycle = Vec::new();
         let timeout = self.config.reservation_timeout.as_millis() as i64;
         self.apply(|state, now, writes| {
-            let due: Vec<String> = state
+            let due: Vec<Shared> = state
                 .reservations
                 .iter()
                 .take_while(|(created, _)| created + timeout <= now)
@@ -707,7 +707,7 @@ impl GseService {
             for id in due {
                 writes.extend(state.end_player_session(&id, PlayerSessionStatus::TimedOut, now));
             }
-            let due: Vec<String> = state
+            let due: Vec<Shared> = state
                 .activations
                 .iter()
                 .take_while(|(deadline, _)| *deadline <= now)
@@ -724,7 +724,7 @@ impl GseService {
                 recycle.extend(pid);
             }
             let retention = self.config.retention.as_millis() as i64;
-            let expired: Vec<(i64, String)> = state
+            let expired: Vec<(i64, Shared)> = state
                 .ended
                 .iter()
                 .take_while(|(ended, _)| ended + retention <= now)
@@ -1104,10 +1104,10 @@ impl GseService {
         let account = caller.account.clone();
         self.apply(|state, now, writes| {
             state.fleet_of(&account, fleet_id)?;
-            let live: Vec<String> = state
+            let live: Vec<Shared> = state
                 .sessions
                 .values()
-                .filter(|s| s.fleet_id == fleet_id && !s.status.is_over())
+                .filter(|s| *s.fleet_id == *fleet_id && !s.status.is_over())
                 .map(|s| s.id.clone())
                 .collect();
             if let Some(protected) = live
@@ -1237,7 +1237,7 @@ impl GseService {
                 let fleet = state.fleet_of(&caller_c.account, &fleet_id)?.clone();
                 if let Some(token) = &req.idempotency_token {
                     if let Some(existing) = state.sessions.values().find(|s| {
-                        s.account == caller_c.account && s.fleet_id == fleet_id && s.idempotency_token.as_ref() == Some(token)
+                        s.account == caller_c.account && *s.fleet_id == *fleet_id && s.idempotency_token.as_ref() == Some(token)
                     }) {
                         return Ok((existing.clone(), None));
                     }
@@ -1247,7 +1247,7 @@ impl GseService {
                     let recent = state
                         .sessions
                         .values()
-                        .filter(|s| s.fleet_id == fleet_id && s.creator_id.as_ref() == Some(creator) && s.created_ms > since)
+                        .filter(|s| *s.fleet_id == *fleet_id && s.creator_id.as_ref() == Some(creator) && s.created_ms > since)
                         .count();
                     if recent >= policy.new_sessions_per_creator as usize {
                         return Err(GseError::LimitExceeded(format!(
@@ -1257,7 +1257,7 @@ impl GseService {
                     }
                 }
                 let custom = req.custom_id.as_deref();
-                let id = ids::game_server_session_id(&caller_c.region, &caller_c.account.0, &fleet_id, custom);
+                let id: Shared = ids::game_server_session_id(&caller_c.region, &caller_c.account.0, &fleet_id, custom).into();
                 if state.sessions.contains_key(&id) {
                     return Err(GseError::InUse(format!("game server session {id} already exists")));
                 }
@@ -1269,7 +1269,7 @@ impl GseService {
                 let activating = state
                     .sessions
                     .values()
-                    .filter(|s| s.fleet_id == fleet_id && s.status == GameServerSessionStatus::Activating)
+                    .filter(|s| *s.fleet_id == *fleet_id && s.status == GameServerSessionStatus::Activating)
                     .count();
                 if activating >= max_activating {
                     return Err(GseError::NoCapacity(format!(
@@ -1291,7 +1291,7 @@ impl GseService {
                 let session = GameServerSession {
                     id: id.clone(),
                     account: caller_c.account.clone(),
-                    fleet_id: fleet_id.clone(),
+                    fleet_id: fleet_id.as_str().into(),
                     name: req.name.clone(),
                     creator_id: req.creator_id.clone(),
                     status: GameServerSessionStatus::Activating,
@@ -1299,7 +1299,7 @@ impl GseService {
                     max_players: req.max_players,
                     creation_policy: PlayerSessionCreationPolicy::AcceptAll,
                     protection: fleet.protection_policy,
-                    ip_address: public_ip.clone(),
+                    ip_address: public_ip.as_str().into(),
                     port,
                     game_properties: req.game_properties.clone(),
                     data: req.data.clone(),
@@ -1321,7 +1321,7 @@ impl GseService {
                 writes.push(encode(SESSIONS, &id, &session));
                 state.index_session(session.clone());
                 let start = SessionStart {
-                    game_server_session_id: id,
+                    game_server_session_id: id.to_string(),
                     fleet_id: fleet_id.clone(),
                     name: req.name.clone().unwrap_or_default(),
                     max_players: req.max_players,
@@ -1390,7 +1390,7 @@ impl GseService {
             state.fleet_of(&caller.account, fleet_id)?;
         }
         let items: Vec<GameServerSessionDetail> = match &query.session_id {
-            Some(id) => match state.sessions.get(id) {
+            Some(id) => match state.sessions.get(id.as_str()) {
                 Some(s) if s.account == caller.account => vec![Self::detail(s)],
                 _ => Vec::new(),
             },
@@ -1399,7 +1399,7 @@ impl GseService {
                 .iter()
                 .filter_map(|(_, id)| state.sessions.get(id))
                 .filter(|s| s.account == caller.account)
-                .filter(|s| query.fleet_id.as_ref().is_none_or(|f| &s.fleet_id == f))
+                .filter(|s| query.fleet_id.as_ref().is_none_or(|f| *s.fleet_id == **f))
                 .filter(|s| query.status.is_none_or(|st| s.status == st))
                 .map(Self::detail)
                 .collect(),
@@ -1429,7 +1429,7 @@ impl GseService {
             .session_order
             .iter()
             .filter_map(|(_, id)| state.sessions.get(id))
-            .filter(|s| s.fleet_id == fleet_id && s.status == GameServerSessionStatus::Active)
+            .filter(|s| *s.fleet_id == *fleet_id && s.status == GameServerSessionStatus::Active)
             .filter(|s| filter.is_none_or(|f| f.matches(s)))
             .cloned()
             .collect();
@@ -1450,14 +1450,14 @@ impl GseService {
             if session.status.is_over() {
                 return Err(GseError::WrongState {
                     kind: "game server session",
-                    id: session.id.clone(),
+                    id: session.id.to_string(),
                     state: session.status.name().into(),
                     need: "only a session that has not ended can be updated",
                 });
             }
             let session = state
                 .sessions
-                .get_mut(&req.session_id)
+                .get_mut(req.session_id.as_str())
                 .ok_or_else(|| not_found("game server session", &req.session_id))?;
             if let Some(max) = req.max_players {
                 session.max_players = max;
@@ -1513,7 +1513,9 @@ impl GseService {
                     free,
                 });
             }
-            let (fleet_id, ip, port) = (
+            // Every player session of this session shares these strings.
+            let (gss_id, fleet_id, ip, port) = (
+                session.id.clone(),
                 session.fleet_id.clone(),
                 session.ip_address.clone(),
                 session.port,
@@ -1521,10 +1523,10 @@ impl GseService {
             let mut created = Vec::with_capacity(players.len());
             for (player_id, player_data) in players {
                 let ps = PlayerSession {
-                    id: ids::player_session_id(),
+                    id: ids::player_session_id().into(),
                     account: account.clone(),
                     player_id,
-                    game_server_session_id: session_id.to_string(),
+                    game_server_session_id: gss_id.clone(),
                     fleet_id: fleet_id.clone(),
                     ip_address: ip.clone(),
                     port,
@@ -1561,20 +1563,20 @@ impl GseService {
                 "give exactly one of PlayerSessionId, GameServerSessionId or PlayerId".into(),
             ));
         }
-        let owned = |id: &String| {
+        let owned = |id: &str| {
             state
                 .player_sessions
                 .get(id)
                 .filter(|ps| &ps.account == account)
         };
         let items: Vec<PlayerSession> = if let Some(id) = &query.player_session_id {
-            owned(id).cloned().into_iter().collect()
+            owned(id.as_str()).cloned().into_iter().collect()
         } else if let Some(gss) = &query.game_server_session_id {
             state.session_of(account, gss)?;
-            state.players_of[gss]
+            state.players_of[gss.as_str()]
                 .all
                 .iter()
-                .filter_map(owned)
+                .filter_map(|id| owned(id))
                 .filter(|ps| query.status.is_none_or(|s| ps.status == s))
                 .cloned()
                 .collect()
@@ -1583,7 +1585,7 @@ impl GseService {
             state
                 .by_player
                 .get(&(account.clone(), player))
-                .map(|ids| ids.iter().filter_map(owned).cloned().collect())
+                .map(|ids| ids.iter().filter_map(|id| owned(id)).cloned().collect())
                 .unwrap_or_default()
         };
         Ok(items)
@@ -1619,7 +1621,7 @@ impl GseService {
                 let (session_id, pid) = match &target {
                     EndTarget::Session(id) => {
                         let s = state.session_of(&account, id)?;
-                        (Some(id.clone()), s.pid)
+                        (Some(s.id.clone()), s.pid)
                     }
                     EndTarget::Address { ip, port } => {
                         let pid = by_address(state, ip, *port)?;
@@ -1634,7 +1636,7 @@ impl GseService {
                                 "GameServerSessionId {session} and IpAddress:Port {ip}:{port} name different game server processes; give one of them"
                             )));
                         }
-                        (Some(session.clone()), Some(pid))
+                        (Some(s.id.clone()), Some(pid))
                     }
                 };
                 if let Some(id) = &session_id {
@@ -1734,7 +1736,7 @@ impl GseService {
                 if state.process_records.remove(&pid).is_some() {
                     writes.push(Write::delete(PROCESSES, pid.to_string()));
                 }
-                let live: Vec<(String, GameServerSessionStatus)> = state
+                let live: Vec<(Shared, GameServerSessionStatus)> = state
                     .sessions
                     .values()
                     .filter(|s| s.pid == Some(pid) && !s.status.is_over())
@@ -1816,7 +1818,7 @@ impl GseService {
                     need: "only an ACTIVATING session can be activated",
                 });
             }
-            state.activations.retain(|(_, id)| id != gss_id);
+            state.activations.retain(|(_, id)| &**id != gss_id);
             let session = state
                 .sessions
                 .get_mut(gss_id)
@@ -1839,7 +1841,7 @@ impl GseService {
     ) -> Result<&'a PlayerSession, GseError> {
         Self::hosted(state, pid, gss_id)?;
         match state.player_sessions.get(psess_id) {
-            Some(ps) if ps.game_server_session_id == gss_id => Ok(ps),
+            Some(ps) if *ps.game_server_session_id == *gss_id => Ok(ps),
             _ => Err(not_found(
                 "player session of this game server session",
                 psess_id,
@@ -1949,7 +1951,7 @@ impl GseService {
     pub async fn process_ending(&self, pid: u32) -> Result<(), GseError> {
         self.apply(|state, now, writes| {
             Self::process_of(state, pid)?;
-            let live: Vec<String> = state
+            let live: Vec<Shared> = state
                 .sessions
                 .values()
                 .filter(|s| s.pid == Some(pid) && !s.status.is_over())

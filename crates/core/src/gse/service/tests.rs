@@ -249,7 +249,7 @@ async fn join_needs_active_accepting_session_of_own_account() {
         .update_game_server_session(
             &f.caller,
             UpdateGameServerSession {
-                session_id: gss.id.clone(),
+                session_id: gss.id.to_string(),
                 creation_policy: Some(PlayerSessionCreationPolicy::DenyAll),
                 ..Default::default()
             },
@@ -350,7 +350,7 @@ async fn end_session_completes_players_and_terminates_process_idempotently() {
         .await
         .unwrap();
     f.gse
-        .end_game_server_session_and_process(&f.caller, EndTarget::Session(gss.id.clone()))
+        .end_game_server_session_and_process(&f.caller, EndTarget::Session(gss.id.to_string()))
         .await
         .unwrap();
     let s = f.session(&gss.id);
@@ -363,7 +363,7 @@ async fn end_session_completes_players_and_terminates_process_idempotently() {
     assert!(f.host.calls.lock().iter().any(|c| c == "terminate 100"));
     let before = f.host.calls.lock().len();
     f.gse
-        .end_game_server_session_and_process(&f.caller, EndTarget::Session(gss.id.clone()))
+        .end_game_server_session_and_process(&f.caller, EndTarget::Session(gss.id.to_string()))
         .await
         .unwrap();
     assert_eq!(
@@ -381,7 +381,7 @@ async fn full_protection_refuses_end_and_address_conflicts() {
         .update_game_server_session(
             &f.caller,
             UpdateGameServerSession {
-                session_id: gss.id.clone(),
+                session_id: gss.id.to_string(),
                 protection: Some(ProtectionPolicy::FullProtection),
                 ..Default::default()
             },
@@ -541,7 +541,7 @@ async fn ended_sessions_are_deleted_after_the_retention_window() {
         .describe_game_server_sessions(
             &f.caller,
             &SessionQuery {
-                session_id: Some(gss.id.clone()),
+                session_id: Some(gss.id.to_string()),
                 ..Default::default()
             },
         )
@@ -564,7 +564,7 @@ async fn ended_sessions_are_deleted_after_the_retention_window() {
         .describe_player_sessions(
             &f.caller,
             &PlayerSessionQuery {
-                player_session_id: Some(joined[0].id.clone()),
+                player_session_id: Some(joined[0].id.to_string()),
                 ..Default::default()
             },
         )
