@@ -60,6 +60,7 @@ pub const COMMON_PARAMS: &[&str] = &[
 ];
 
 static GSE_SCHEMA_JSON: &str = include_str!("../schema/gse-2019-11-12.json");
+static DCDB_SCHEMA_JSON: &str = include_str!("../schema/dcdb-2018-04-11.json");
 
 /// Error while decoding request parameters; [`code`](ParamError::code) is the Tencent error code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -263,6 +264,14 @@ impl ApiSchema {
         static GSE: OnceLock<ApiSchema> = OnceLock::new();
         GSE.get_or_init(|| {
             ApiSchema::from_json(GSE_SCHEMA_JSON).expect("embedded GSE schema is valid")
+        })
+    }
+
+    /// DCDB 2018-04-11 (all 83 actions of tccli 3.1.189.1), parsed once from the embedded schema.
+    pub fn dcdb() -> &'static ApiSchema {
+        static DCDB: OnceLock<ApiSchema> = OnceLock::new();
+        DCDB.get_or_init(|| {
+            ApiSchema::from_json(DCDB_SCHEMA_JSON).expect("embedded DCDB schema is valid")
         })
     }
 

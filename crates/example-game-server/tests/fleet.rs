@@ -331,7 +331,7 @@ async fn fleet_runs_health_checks_sessions_and_players() {
     // Ending the session and its process: the process gets OnProcessTerminate, ends its
     // session, calls ProcessEnding and exits; the supervisor launches a replacement.
     h.service
-        .end_game_server_session_and_process(&h.caller, EndTarget::Session(session.id.clone()))
+        .end_game_server_session_and_process(&h.caller, EndTarget::Session(session.id.to_string()))
         .await
         .expect("end session and process");
     eventually(

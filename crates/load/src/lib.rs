@@ -4,7 +4,10 @@
 
 pub mod bare;
 pub mod client;
+pub mod dcdb;
+pub mod dcs;
 pub mod drive;
+pub mod gamesparks;
 pub mod setup;
 pub mod sign;
 pub mod stats;

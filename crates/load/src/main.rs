@@ -29,6 +29,20 @@ enum Command {
     /// Benchmark JoinGameServerSessionBatch / JoinGameServerSession against sessiond and a bare
     /// HTTP responder; prints human-readable lines and one final JSON line.
     GseJoin(Box<GseJoinArgs>),
+    /// Benchmark DCS HangUpClients: kill N Redis clients of one node in one call (Huawei DCS v2).
+    DcsKill(Box<sessiond_load::dcs::KillArgs>),
+    /// Benchmark DCS ListClients: page through many connected Redis clients, live and from a snapshot.
+    DcsList(Box<sessiond_load::dcs::ListArgs>),
+    /// Benchmark DCDB KillSession: kill N MariaDB client connections of one shard in one call,
+    /// until DescribeFlow reports 0 and every connection is closed (Tencent DCDB 2018-04-11).
+    DcdbKill(Box<sessiond_load::dcdb::KillArgs>),
+    /// Benchmark the GameSparks runtime: hold N idle player connections (child processes,
+    /// loopback source addresses), sessiond's RSS per connection, DisconnectPlayer latency to
+    /// the close frame at the client.
+    GamesparksBench(Box<sessiond_load::gamesparks::BenchArgs>),
+    /// Internal: holds a share of the player connections (started by gamesparks-bench).
+    #[command(hide = true)]
+    GamesparksHold(Box<sessiond_load::gamesparks::HoldArgs>),
     /// Print VmRSS / VmHWM of a process (from /proc/PID/status).
     Rss {
         #[arg(long)]
@@ -106,6 +120,26 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(bare::serve(listen)),
+        Command::DcsKill(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(sessiond_load::dcs::bench_kill(*args)),
+        Command::DcsList(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(sessiond_load::dcs::bench_list(*args)),
+        Command::DcdbKill(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(sessiond_load::dcdb::bench_kill(*args)),
+        Command::GamesparksBench(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(sessiond_load::gamesparks::bench(*args)),
+        Command::GamesparksHold(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(sessiond_load::gamesparks::hold(*args)),
         Command::GseJoin(args) => {
             let mut rt = tokio::runtime::Builder::new_multi_thread();
             if let Some(n) = args.client_threads {

@@ -312,6 +312,7 @@ async fn run(settings: config::Settings) -> Result<()> {
     dialects.extend(gamesparks::start(&settings.gamesparks, &wiring).await?);
     let tencent = TencentApi::new(
         gse.clone(),
+        dcdb::open(&settings.dcdb, &wiring).await?,
         credentials.clone(),
         RateLimits::new(settings.rate_limits.clone()),
         metrics.clone(),

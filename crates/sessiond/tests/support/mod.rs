@@ -2,6 +2,9 @@
 //! asset root (holding the real example game server), and talks to it with a signed client.
 #![allow(dead_code)]
 
+pub mod mariadb;
+pub mod redis;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
