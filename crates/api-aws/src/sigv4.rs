@@ -6,6 +6,7 @@
 //! and a constant-time comparison of the signature.
 
 use hmac::{Hmac, Mac};
+use sessiond_api_common::compact_time;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -174,56 +175,10 @@ fn header_str<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
-/// `YYYYMMDD'T'HHMMSS'Z'` -> Unix seconds.
-pub fn parse_amz_date(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
-        return None;
-    }
-    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        if !part.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        part.parse().ok()
-    };
-    let (y, mo, d) = (digits(0..4)?, digits(4..6)?, digits(6..8)?);
-    let (h, mi, se) = (digits(9..11)?, digits(11..13)?, digits(13..15)?);
-    let month = time::Month::try_from(u8::try_from(mo).ok()?).ok()?;
-    let date = time::Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(d).ok()?)
-        .ok()?;
-    let t = time::Time::from_hms(
-        u8::try_from(h).ok()?,
-        u8::try_from(mi).ok()?,
-        u8::try_from(se).ok()?,
-    )
-    .ok()?;
-    Some(
-        time::PrimitiveDateTime::new(date, t)
-            .assume_utc()
-            .unix_timestamp(),
-    )
-}
-
-/// Unix seconds -> `YYYYMMDD'T'HHMMSS'Z'`.
-pub fn format_amz_date(unix: i64) -> String {
-    let t =
-        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
 /// The request time: `X-Amz-Date`, else the `Date` header (RFC 7231 IMF-fixdate).
 fn request_time(headers: &http::HeaderMap) -> Result<(String, i64), AuthError> {
     if let Some(v) = header_str(headers, "x-amz-date") {
-        let t = parse_amz_date(v).ok_or_else(|| {
+        let t = compact_time::parse(v).ok_or_else(|| {
             AuthError::Incomplete(format!(
                 "X-Amz-Date {:?} is not of the form YYYYMMDD'T'HHMMSS'Z'",
                 truncate(v, 32)
@@ -237,7 +192,7 @@ fn request_time(headers: &http::HeaderMap) -> Result<(String, i64), AuthError> {
                 AuthError::Incomplete(format!("Date header {:?} cannot be read", truncate(v, 40)))
             })?
             .unix_timestamp();
-        return Ok((format_amz_date(t), t));
+        return Ok((compact_time::format(t), t));
     }
     Err(AuthError::Incomplete(
         "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header"
@@ -449,15 +404,15 @@ pub fn verify(
     if now_unix - t > MAX_SKEW_SECONDS {
         return Err(AuthError::Invalid(format!(
             "Signature expired: {amz_date} is now earlier than {} ({} - 15 min.)",
-            format_amz_date(now_unix - MAX_SKEW_SECONDS),
-            format_amz_date(now_unix)
+            compact_time::format(now_unix - MAX_SKEW_SECONDS),
+            compact_time::format(now_unix)
         )));
     }
     if t - now_unix > MAX_SKEW_SECONDS {
         return Err(AuthError::Invalid(format!(
             "Signature not yet current: {amz_date} is still later than {} ({} + 15 min.)",
-            format_amz_date(now_unix + MAX_SKEW_SECONDS),
-            format_amz_date(now_unix)
+            compact_time::format(now_unix + MAX_SKEW_SECONDS),
+            compact_time::format(now_unix)
         )));
     }
     if !auth.signed_headers.iter().any(|h| h == "host") {

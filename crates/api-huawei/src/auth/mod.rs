@@ -18,6 +18,7 @@
 
 use hmac::{Hmac, Mac};
 use http::HeaderMap;
+use sessiond_api_common::compact_time;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -162,52 +163,6 @@ fn single_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h [u
         return Err(AuthError::DuplicateHeader(name.to_string()));
     }
     Ok(first.map(|v| v.as_bytes()))
-}
-
-/// `YYYYMMDDTHHMMSSZ` -> Unix seconds.
-pub fn parse_sdk_date(value: &str) -> Option<i64> {
-    let b = value.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
-        return None;
-    }
-    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
-        let s = value.get(r)?;
-        if !s.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        s.parse().ok()
-    };
-    let (y, mo, d) = (digits(0..4)?, digits(4..6)?, digits(6..8)?);
-    let (h, mi, s) = (digits(9..11)?, digits(11..13)?, digits(13..15)?);
-    let month = time::Month::try_from(u8::try_from(mo).ok()?).ok()?;
-    let date = time::Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(d).ok()?)
-        .ok()?;
-    let t = time::Time::from_hms(
-        u8::try_from(h).ok()?,
-        u8::try_from(mi).ok()?,
-        u8::try_from(s).ok()?,
-    )
-    .ok()?;
-    Some(
-        time::PrimitiveDateTime::new(date, t)
-            .assume_utc()
-            .unix_timestamp(),
-    )
-}
-
-/// Unix seconds -> `YYYYMMDDTHHMMSSZ`.
-pub fn format_sdk_date(unix: i64) -> String {
-    let t =
-        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
 }
 
 fn hex_value(b: u8) -> Option<u8> {
@@ -391,12 +346,12 @@ pub fn verify(
         .and_then(|d| std::str::from_utf8(d).ok())
         .map(str::trim)
         .ok_or(AuthError::BadDate)?;
-    let timestamp = parse_sdk_date(date).ok_or(AuthError::BadDate)?;
+    let timestamp = compact_time::parse(date).ok_or(AuthError::BadDate)?;
     let skew = (now_unix - timestamp).abs();
     if skew > MAX_CLOCK_SKEW_SECS {
         return Err(AuthError::Expired {
             date: date.to_string(),
-            server: format_sdk_date(now_unix),
+            server: compact_time::format(now_unix),
             skew,
         });
     }
