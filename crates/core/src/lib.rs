@@ -6,6 +6,7 @@ pub mod account;
 pub mod clock;
 pub mod dcdb;
 pub mod dcs;
+mod durable;
 pub mod gamesparks;
 pub mod gse;
 

@@ -326,20 +326,12 @@ impl GameSparksService {
         self.clock.now_ms()
     }
 
-    /// Applies `change` and persists its writes; returns once they are durable. `change` must
-    /// validate before it mutates: an error leaves the state untouched.
+    /// Applies `change` and persists its writes; see [`crate::durable::apply`].
     async fn apply<R>(
         &self,
         change: impl FnOnce(&mut State, i64, &mut Vec<Write>) -> Result<R, GameSparksError>,
     ) -> Result<R, GameSparksError> {
-        let now = self.now();
-        let (result, commit) = {
-            let mut state = self.state.lock();
-            let mut writes = Vec::new();
-            let result = change(&mut state, now, &mut writes)?;
-            (result, self.store.commit(writes))
-        };
-        if let Err(err) = commit.await {
+        crate::durable::apply(&self.state, &*self.store, self.now(), change, |err| {
             tracing::error!(error = %err, "GameSparks change not persisted; reloading from the store");
             match self.load() {
                 Ok(fresh) => *self.state.lock() = fresh,
@@ -347,9 +339,8 @@ impl GameSparksService {
                     tracing::error!(error = %load_err, "reloading GameSparks state failed")
                 }
             }
-            return Err(err.into());
-        }
-        Ok(result)
+        })
+        .await
     }
 
     // ---- games -----------------------------------------------------------------------------

@@ -544,33 +544,24 @@ impl GseService {
         self.clock.now_ms()
     }
 
-    /// Applies `change` to the state and persists its writes; returns once they are durable.
-    /// `change` must validate before it mutates: an error leaves the state untouched.
+    /// Applies `change` to the state and persists its writes; see [`crate::durable::apply`].
     async fn apply<R>(
         &self,
         change: impl FnOnce(&mut State, i64, &mut Vec<Write>) -> Result<R, GseError>,
     ) -> Result<R, GseError> {
-        let now = self.now();
-        let (result, commit) = {
-            let mut state = self.state.lock();
-            let mut writes = Vec::new();
-            let result = change(&mut state, now, &mut writes)?;
-            (result, self.store.commit(writes))
-        };
-        if let Err(err) = commit.await {
-            // Memory ran ahead of the store: rebuild it from what is durable.
+        crate::durable::apply(&self.state, &*self.store, self.now(), change, |err| {
             tracing::error!(error = %err, "GSE change not persisted; reloading state from the store");
             match self.load() {
                 Ok(mut fresh) => {
+                    // Processes are soft state: they are not in the store.
                     let mut state = self.state.lock();
                     fresh.processes = std::mem::take(&mut state.processes);
                     *state = fresh;
                 }
                 Err(load_err) => tracing::error!(error = %load_err, "reloading GSE state failed"),
             }
-            return Err(err.into());
-        }
-        Ok(result)
+        })
+        .await
     }
 
     /// Starts the node's part after a (re)start: takes over processes of the previous run that
