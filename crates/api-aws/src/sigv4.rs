@@ -6,7 +6,7 @@
 //! and a constant-time comparison of the signature.
 
 use hmac::{Hmac, Mac};
-use sessiond_api_common::compact_time;
+use sessiond_api_common::timefmt;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -178,7 +178,7 @@ fn header_str<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
 /// The request time: `X-Amz-Date`, else the `Date` header (RFC 7231 IMF-fixdate).
 fn request_time(headers: &http::HeaderMap) -> Result<(String, i64), AuthError> {
     if let Some(v) = header_str(headers, "x-amz-date") {
-        let t = compact_time::parse(v).ok_or_else(|| {
+        let t = timefmt::parse_compact(v).ok_or_else(|| {
             AuthError::Incomplete(format!(
                 "X-Amz-Date {:?} is not of the form YYYYMMDD'T'HHMMSS'Z'",
                 truncate(v, 32)
@@ -192,7 +192,7 @@ fn request_time(headers: &http::HeaderMap) -> Result<(String, i64), AuthError> {
                 AuthError::Incomplete(format!("Date header {:?} cannot be read", truncate(v, 40)))
             })?
             .unix_timestamp();
-        return Ok((compact_time::format(t), t));
+        return Ok((timefmt::format_compact(t), t));
     }
     Err(AuthError::Incomplete(
         "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header"
@@ -404,15 +404,15 @@ pub fn verify(
     if now_unix - t > MAX_SKEW_SECONDS {
         return Err(AuthError::Invalid(format!(
             "Signature expired: {amz_date} is now earlier than {} ({} - 15 min.)",
-            compact_time::format(now_unix - MAX_SKEW_SECONDS),
-            compact_time::format(now_unix)
+            timefmt::format_compact(now_unix - MAX_SKEW_SECONDS),
+            timefmt::format_compact(now_unix)
         )));
     }
     if t - now_unix > MAX_SKEW_SECONDS {
         return Err(AuthError::Invalid(format!(
             "Signature not yet current: {amz_date} is still later than {} ({} + 15 min.)",
-            compact_time::format(now_unix + MAX_SKEW_SECONDS),
-            compact_time::format(now_unix)
+            timefmt::format_compact(now_unix + MAX_SKEW_SECONDS),
+            timefmt::format_compact(now_unix)
         )));
     }
     if !auth.signed_headers.iter().any(|h| h == "host") {

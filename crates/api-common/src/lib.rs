@@ -2,11 +2,11 @@
 //! What every wire dialect shares: the HTTP server, credentials, rate limiting, request ids,
 //! body limits, metrics and graceful shutdown. Nothing dialect-specific lives here.
 
-pub mod compact_time;
 pub mod credentials;
 pub mod metrics;
 pub mod rate_limit;
 pub mod server;
+pub mod timefmt;
 
 pub use credentials::{Credential, Credentials, Secret};
 pub use metrics::Metrics;

@@ -119,18 +119,7 @@ fn ms_string(ms: i64) -> String {
 
 /// RFC 3339 UTC with milliseconds, e.g. `2026-11-27T23:12:03.123Z`.
 fn rfc3339_ms(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        ms.rem_euclid(1000)
-    )
+    sessiond_api_common::timefmt::rfc3339_millis(ms)
 }
 
 fn sort_field(name: &str) -> Option<ClientField> {

@@ -36,17 +36,7 @@ pub fn quote(s: &str) -> String {
 
 /// `YYYYMMDDTHHMMSSZ` of a Unix time.
 pub fn sdk_date(unix: i64) -> String {
-    let t =
-        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    sessiond_api_common::timefmt::format_compact(unix)
 }
 
 pub fn unix_now() -> i64 {

@@ -55,17 +55,7 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 
 /// `YYYYMMDD'T'HHMMSS'Z'` of Unix seconds.
 pub fn amz_date(unix: i64) -> String {
-    let t =
-        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    sessiond_api_common::timefmt::format_compact(unix)
 }
 
 /// Signs rest-json requests like botocore does: path segments encoded twice (once when the

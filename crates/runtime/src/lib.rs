@@ -88,18 +88,7 @@ pub(crate) fn now_ms() -> i64 {
 
 /// RFC 3339 with milliseconds and `Z`.
 pub(crate) fn format_time(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    sessiond_api_common::timefmt::rfc3339_millis(ms)
 }
 
 impl Runtime {

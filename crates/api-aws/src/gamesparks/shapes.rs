@@ -9,18 +9,7 @@ use sessiond_core::gamesparks::{Game, GameState, PlayerConnection, Stage, StageS
 /// `2022-03-23T12:34:56.123Z`: RFC 3339 with milliseconds and `Z` (the Rust SDK refuses a time
 /// without an offset, and an epoch number).
 pub fn format_time(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    sessiond_api_common::timefmt::rfc3339_millis(ms)
 }
 
 /// ARN of a game or a stage.

@@ -18,7 +18,7 @@
 
 use hmac::{Hmac, Mac};
 use http::HeaderMap;
-use sessiond_api_common::compact_time;
+use sessiond_api_common::timefmt;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -346,12 +346,12 @@ pub fn verify(
         .and_then(|d| std::str::from_utf8(d).ok())
         .map(str::trim)
         .ok_or(AuthError::BadDate)?;
-    let timestamp = compact_time::parse(date).ok_or(AuthError::BadDate)?;
+    let timestamp = timefmt::parse_compact(date).ok_or(AuthError::BadDate)?;
     let skew = (now_unix - timestamp).abs();
     if skew > MAX_CLOCK_SKEW_SECS {
         return Err(AuthError::Expired {
             date: date.to_string(),
-            server: compact_time::format(now_unix),
+            server: timefmt::format_compact(now_unix),
             skew,
         });
     }

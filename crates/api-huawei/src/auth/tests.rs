@@ -73,7 +73,7 @@ fn vectors() -> Vec<Record> {
                 body: v["body"].as_str().unwrap().as_bytes().to_vec(),
                 access_key: v["access_key"].as_str().unwrap().into(),
                 secret_key: v["secret_key"].as_str().unwrap().into(),
-                now: compact_time::parse(v["server_time"].as_str().unwrap()).unwrap(),
+                now: timefmt::parse_compact(v["server_time"].as_str().unwrap()).unwrap(),
             }
         })
         .collect();
@@ -276,7 +276,7 @@ fn unsigned_payload_header_is_used_literally() {
         ))
         .unwrap(),
     );
-    let now = compact_time::parse("20261127T231203Z").unwrap();
+    let now = timefmt::parse_compact("20261127T231203Z").unwrap();
     for body in [&b"anything"[..], b"something else"] {
         let req = SignedRequest {
             method: "POST",
@@ -311,11 +311,14 @@ fn canonical_forms() {
 
 #[test]
 fn dates() {
-    assert_eq!(compact_time::parse("19700101T000000Z"), Some(0));
-    assert_eq!(compact_time::parse("20261127T231203Z"), Some(1_795_821_123));
-    assert_eq!(compact_time::format(1_795_821_123), "20261127T231203Z");
-    assert_eq!(compact_time::parse("2026112xT231203Z"), None);
-    assert_eq!(compact_time::parse("20260230T000000Z"), None);
+    assert_eq!(timefmt::parse_compact("19700101T000000Z"), Some(0));
+    assert_eq!(
+        timefmt::parse_compact("20261127T231203Z"),
+        Some(1_795_821_123)
+    );
+    assert_eq!(timefmt::format_compact(1_795_821_123), "20261127T231203Z");
+    assert_eq!(timefmt::parse_compact("2026112xT231203Z"), None);
+    assert_eq!(timefmt::parse_compact("20260230T000000Z"), None);
 }
 
 #[test]

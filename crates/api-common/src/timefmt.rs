@@ -1,8 +1,9 @@
-//! Compact ISO 8601 UTC timestamps, `YYYYMMDD'T'HHMMSS'Z'`, as AWS SigV4 (`X-Amz-Date`) and
-//! Huawei SDK-HMAC-SHA256 (`X-Sdk-Date`) send them.
+//! Timestamp formats the dialects share: compact ISO 8601 (`YYYYMMDD'T'HHMMSS'Z'`, AWS
+//! `X-Amz-Date` and Huawei `X-Sdk-Date`) and RFC 3339 with milliseconds and `Z` (AWS and Huawei
+//! response bodies).
 
 /// `YYYYMMDD'T'HHMMSS'Z'` -> Unix seconds; None if malformed or not a real date.
-pub fn parse(value: &str) -> Option<i64> {
+pub fn parse_compact(value: &str) -> Option<i64> {
     let b = value.as_bytes();
     if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
         return None;
@@ -33,7 +34,7 @@ pub fn parse(value: &str) -> Option<i64> {
 }
 
 /// Unix seconds -> `YYYYMMDD'T'HHMMSS'Z'`.
-pub fn format(unix: i64) -> String {
+pub fn format_compact(unix: i64) -> String {
     let t =
         time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
@@ -47,12 +48,40 @@ pub fn format(unix: i64) -> String {
     )
 }
 
+/// Unix milliseconds -> `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn rfc3339_millis(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        ms.rem_euclid(1000)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
+    fn rfc3339_with_millis() {
+        assert_eq!(
+            super::rfc3339_millis(1_648_038_896_123),
+            "2022-03-23T12:34:56.123Z"
+        );
+        assert_eq!(super::rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
     fn round_trip_and_rejects() {
-        assert_eq!(super::parse("20220323T120000Z"), Some(1_648_036_800));
-        assert_eq!(super::format(1_648_036_800), "20220323T120000Z");
+        assert_eq!(
+            super::parse_compact("20220323T120000Z"),
+            Some(1_648_036_800)
+        );
+        assert_eq!(super::format_compact(1_648_036_800), "20220323T120000Z");
         for bad in [
             "20220323T120000",
             "2022-03-23T12:00:00Z",
@@ -61,7 +90,7 @@ mod tests {
             "2022032XT120000Z",
             "",
         ] {
-            assert_eq!(super::parse(bad), None, "{bad}");
+            assert_eq!(super::parse_compact(bad), None, "{bad}");
         }
     }
 }
