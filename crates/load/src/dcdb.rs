@@ -3,11 +3,11 @@
 //! a MariaDB shard, one KillSession for all of them, DescribeFlow until it reports 0, and every
 //! client connection seen closed.
 
+use crate::sign::hmac;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
 use http_body_util::Full;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::{Method, Request};
@@ -20,14 +20,6 @@ use crate::sign::{utc_date, Signer};
 
 pub const DCDB_VERSION: &str = "2018-04-11";
 const FORM: &str = "application/x-www-form-urlencoded";
-
-type HmacSha256 = Hmac<Sha256>;
-
-fn hmac(key: &[u8], msg: &[u8]) -> Vec<u8> {
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC accepts any key length");
-    mac.update(msg);
-    mac.finalize().into_bytes().to_vec()
-}
 
 /// The TC3 `Authorization` of a GET request: the raw query is signed, the payload is empty.
 pub fn tc3_get_authorization(

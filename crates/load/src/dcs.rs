@@ -8,7 +8,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
 use clap::Args;
-use hmac::{Hmac, Mac};
 use http_body_util::Full;
 use hyper::Request;
 use serde_json::{json, Value};
@@ -145,14 +144,12 @@ impl HuaweiSigner {
             "SDK-HMAC-SHA256\n{date}\n{}",
             hex::encode(Sha256::digest(canonical.as_bytes()))
         );
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.secret_key.as_bytes())
-            .expect("HMAC accepts any key length");
-        mac.update(sts.as_bytes());
+        let signature = crate::sign::hmac(self.secret_key.as_bytes(), sts.as_bytes());
         format!(
             "SDK-HMAC-SHA256 Access={}, SignedHeaders={}, Signature={}",
             self.access_key,
             names.join(";"),
-            hex::encode(mac.finalize().into_bytes())
+            hex::encode(signature)
         )
     }
 }

@@ -4,6 +4,7 @@
 //! from the API call to the close frame at the client; `gamesparks-hold`: a child process that
 //! holds a share of the connections from its own loopback source address).
 
+use crate::sign::hmac;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -11,7 +12,6 @@ use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
 use clap::Args;
 use futures_util::{SinkExt, StreamExt};
-use hmac::{Hmac, Mac};
 use http_body_util::Full;
 use hyper::header::HeaderValue;
 use hyper::Request;
@@ -45,12 +45,6 @@ pub fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     encode_into(s.as_bytes(), &mut out);
     out
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(data);
-    mac.finalize().into_bytes().to_vec()
 }
 
 /// `YYYYMMDD'T'HHMMSS'Z'` of Unix seconds.

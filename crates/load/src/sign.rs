@@ -10,7 +10,8 @@ type HmacSha256 = Hmac<Sha256>;
 pub const ALGORITHM: &str = "TC3-HMAC-SHA256";
 pub const SIGNED_HEADERS: &str = "content-type;host";
 
-fn hmac(key: &[u8], msg: &[u8]) -> [u8; 32] {
+/// HMAC-SHA256 (every signing scheme the tool speaks uses it).
+pub fn hmac(key: &[u8], msg: &[u8]) -> [u8; 32] {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC accepts any key length");
     mac.update(msg);
     mac.finalize().into_bytes().into()
