@@ -746,6 +746,18 @@ fn out<T: Serialize>(value: &T) -> Output {
         .map_err(|e| TencentError::internal(format!("encoding the response failed: {e}")))
 }
 
+/// `{"GameServerSession": …}`, the answer of CreateGameServerSession and UpdateGameServerSession.
+fn one_session(session: &gse::GameServerSession) -> Output {
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Response {
+        game_server_session: WireGameServerSession,
+    }
+    out(&Response {
+        game_server_session: session_out(session),
+    })
+}
+
 /// Maps a domain error to this action's code (EndGameServerSessionAndProcess does not
 /// declare ResourceNotFound, so unknown targets are InvalidParameterValue there).
 fn map_err(action: GseAction, err: GseError) -> TencentError {
@@ -1284,14 +1296,7 @@ impl GseApi {
                 },
             )
             .await?;
-        #[derive(Serialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Response {
-            game_server_session: WireGameServerSession,
-        }
-        Ok(out(&Response {
-            game_server_session: session_out(&session),
-        })?)
+        Ok(one_session(&session)?)
     }
 
     fn describe_game_server_sessions(
@@ -1437,14 +1442,7 @@ impl GseApi {
                 },
             )
             .await?;
-        #[derive(Serialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Response {
-            game_server_session: WireGameServerSession,
-        }
-        Ok(out(&Response {
-            game_server_session: session_out(&session),
-        })?)
+        Ok(one_session(&session)?)
     }
 
     async fn join_game_server_session(
